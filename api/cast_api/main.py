@@ -1,0 +1,208 @@
+"""Application factory and the `cast-api` entry point."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
+
+from cast_api.errors import ApiError, BodyInvalid, error_response, ok_false_response
+from cast_api.metrics import ApiMetrics
+from cast_api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from cast_api.routes import cast, health
+from cast_api.service import CastService
+from cast_api.state import AppState
+from cast_core.clock import Clock, SystemClock
+from cast_core.grants import Credentials
+from cast_core.livekit_rooms import LiveKitRoomAdmin, RoomAdmin
+from cast_core.places import PlaceDirectory
+from cast_core.settings import Settings
+from cast_core.signed_fetch import CatalystValidator, HttpxCatalystValidator, SignedFetchError
+from cast_core.store import StreamLinkStore
+
+log = logging.getLogger("cast_api")
+
+
+def build_directory(settings: Settings) -> PlaceDirectory:
+    if settings.directory_backend() == "static":
+        from cast_core.places_static import StaticPlaceDirectory
+
+        return StaticPlaceDirectory.from_file(settings.places_file)
+    from cast_core.places_decentraland import DecentralandPlaceDirectory
+
+    return DecentralandPlaceDirectory(
+        settings.places_api_url,
+        settings.lambdas_url,
+        settings.world_content_url,
+        settings.land_lease_url,
+        timeout=settings.upstream_timeout,
+    )
+
+
+def build_store(settings: Settings, clock: Clock) -> StreamLinkStore:
+    if settings.store == "memory":
+        from cast_core.store_memory import MemoryStreamLinkStore
+
+        return MemoryStreamLinkStore(settings.namespace, clock)
+    from cast_core.store_kube import KubeStreamLinkStore, load_api_client
+
+    return KubeStreamLinkStore(settings.namespace, load_api_client())
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: StreamLinkStore | None = None,
+    rooms: RoomAdmin | None = None,
+    directory: PlaceDirectory | None = None,
+    clock: Clock | None = None,
+    catalyst: CatalystValidator | None = None,
+) -> FastAPI:
+    """Build the app. Collaborators default to the real ones the settings describe."""
+    settings = settings or Settings()
+    clock = clock or SystemClock()
+    metrics = ApiMetrics()
+    service = CastService(
+        settings=settings,
+        store=store or build_store(settings, clock),
+        rooms=rooms
+        or LiveKitRoomAdmin(
+            settings.livekit_url,
+            settings.livekit_api_key,
+            settings.livekit_api_secret.get_secret_value(),
+        ),
+        directory=directory or build_directory(settings),
+        keys=settings.signing_keys(),
+        credentials=Credentials(
+            settings.livekit_api_key, settings.livekit_api_secret.get_secret_value()
+        ),
+        clock=clock,
+        metrics=metrics,
+    )
+    state = AppState(
+        settings=settings,
+        service=service,
+        clock=clock,
+        metrics=metrics,
+        catalyst=catalyst
+        or HttpxCatalystValidator(settings.catalyst_url, timeout=settings.upstream_timeout),
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await service.store.start()
+        try:
+            yield
+        finally:
+            await service.store.stop()
+            await service.rooms.aclose()
+            await service.directory.aclose()
+            if isinstance(state.catalyst, HttpxCatalystValidator):
+                await state.catalyst.aclose()
+
+    app = FastAPI(
+        title="cast-gatekeeper",
+        version="0.1.0",
+        description="Decentraland Cast 2.0 gatekeeper backed by StreamLink resources.",
+        lifespan=lifespan,
+    )
+    app.state.cast = state
+    app.include_router(cast.router)
+    app.include_router(health.router)
+    _install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origin_list(),
+        allow_methods=["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        max_age=36000,
+    )
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
+    _document_security(app)
+    return app
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message)
+
+    async def body_invalid(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, BodyInvalid)
+        return ok_false_response(400, exc.message, exc.data)
+
+    async def signed_fetch(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, SignedFetchError)
+        return ok_false_response(exc.status, exc.message)
+
+    async def validation(_: Request, exc: Exception) -> JSONResponse:
+        return ok_false_response(400, "Invalid request")
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return error_response(exc.status_code, str(exc.detail))
+
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        # Type only: messages of foreign exceptions could carry request data.
+        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
+        return error_response(500, "Internal Server Error")
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(BodyInvalid, body_invalid)
+    app.add_exception_handler(SignedFetchError, signed_fetch)
+    app.add_exception_handler(RequestValidationError, validation)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, unexpected)
+
+
+def _document_security(app: FastAPI) -> None:
+    original = app.openapi
+
+    def openapi() -> dict[str, object]:
+        if app.openapi_schema:
+            return app.openapi_schema
+        schema = original()
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "x-identity": {
+                "type": "apiKey",
+                "in": "header",
+                "name": "x-identity-auth-chain-0",
+                "description": "Signed Fetch (ADR-44) from decentraland-kernel-scene: headers "
+                "x-identity-auth-chain-0..N, x-identity-timestamp, x-identity-metadata.",
+            }
+        }
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = Settings()
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=os.environ.get("CAST_API_HOST", "127.0.0.1"),
+        port=int(os.environ.get("CAST_API_PORT", "8080")),
+        log_level=settings.log_level.lower(),
+        # Access logs would record /cast/stream-info/<key> paths: keys never reach logs.
+        access_log=False,
+        proxy_headers=True,
+    )
+
+
+if __name__ == "__main__":
+    main()

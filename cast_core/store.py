@@ -1,0 +1,87 @@
+"""StreamLinkStore: where StreamLinks live. Kubernetes in production, memory in the fast tests.
+
+Reads (`by_place`, `by_room`, `get` on a hit) come from an in-process view so hot routes never
+wait on the apiserver; writes go to the backing store and raise the errors below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from cast_core.model import StreamLink, StreamLinkDraft
+
+
+class StoreError(Exception):
+    """Base of the store's errors; messages never contain keys or tokens."""
+
+
+class StoreUnavailable(StoreError):
+    """The backing store could not be reached or answered 5xx."""
+
+
+class AlreadyExists(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    """The object changed since it was read (stale resourceVersion)."""
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Invalid(StoreError):
+    """The backing store refused the object (schema or CEL rule)."""
+
+
+class StreamLinkStore(Protocol):
+    namespace: str
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def ready(self) -> bool: ...
+
+    async def get(self, name: str) -> StreamLink | None:
+        """From the view; on a miss one read from the backing store."""
+        ...
+
+    def by_place(self, place_id: str) -> list[StreamLink]: ...
+
+    def by_room(self, room: str) -> list[StreamLink]: ...
+
+    async def create(self, draft: StreamLinkDraft) -> StreamLink: ...
+
+    async def patch_spec(
+        self, name: str, spec_patch: dict[str, Any], *, resource_version: str | None = None
+    ) -> StreamLink:
+        """JSON merge patch of `spec`; with a resource_version it fails with Conflict if stale."""
+        ...
+
+
+async def update_spec(
+    store: StreamLinkStore,
+    name: str,
+    change: Callable[[StreamLink], dict[str, Any] | None],
+    *,
+    attempts: int = 5,
+) -> StreamLink:
+    """Read-modify-write of one link's spec with optimistic concurrency.
+
+    `change` returns the spec patch to apply, or None when nothing needs to change.
+    """
+    for _ in range(attempts):
+        link = await store.get(name)
+        if link is None:
+            raise NotFound(name)
+        patch = change(link)
+        if patch is None:
+            return link
+        try:
+            return await store.patch_spec(name, patch, resource_version=link.resource_version)
+        except Conflict:
+            continue
+    raise Conflict(f"StreamLink {name} kept changing; gave up after {attempts} attempts")

@@ -1,0 +1,241 @@
+"""StreamLinkStore on the Kubernetes API, with a watch-fed in-process cache.
+
+The `kubernetes` client is synchronous, so the watch runs in a daemon thread and writes run in
+the default executor. The cache keeps serving reads while the apiserver is unreachable; writes
+then fail fast with StoreUnavailable (mapped to 503 by the API).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import defaultdict
+from typing import Any, cast
+
+import urllib3
+from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
+
+from cast_core.model import GROUP, PLURAL, VERSION, StreamLink, StreamLinkDraft
+from cast_core.store import AlreadyExists, Conflict, Invalid, NotFound, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = (3.0, 10.0)  # connect, read: fail fast so callers get a 503, not a hang
+WATCH_SECONDS = 55
+
+
+def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
+    """In-cluster config when running in a pod, else KUBECONFIG / the given file."""
+    configuration = client.Configuration()
+    try:
+        if kubeconfig:
+            raise config.ConfigException("explicit kubeconfig")
+        config.load_incluster_config(client_configuration=configuration)
+    except config.ConfigException:
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    configuration.retries = 1
+    return client.ApiClient(configuration)
+
+
+def _map_error(exc: Exception, name: str, *, creating: bool = False) -> Exception:
+    if isinstance(exc, ApiException):
+        if exc.status == 409:
+            return AlreadyExists(name) if creating else Conflict(name)
+        if exc.status == 404:
+            return NotFound(name)
+        if exc.status in (400, 422):
+            return Invalid(f"StreamLink {name} rejected by the apiserver ({exc.status})")
+        return StoreUnavailable(f"apiserver answered {exc.status}")
+    return StoreUnavailable(f"apiserver unreachable ({type(exc).__name__})")
+
+
+class KubeStreamLinkStore:
+    def __init__(self, namespace: str, api_client: client.ApiClient) -> None:
+        self.namespace = namespace
+        self._api = client.CustomObjectsApi(api_client)
+        self._lock = threading.Lock()
+        self._links: dict[str, StreamLink] = {}
+        self._by_place: dict[str, set[str]] = defaultdict(set)
+        self._by_room: dict[str, set[str]] = defaultdict(set)
+        self._synced = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._watch: watch.Watch | None = None
+
+    # ---- cache -------------------------------------------------------------------------------
+    def _put(self, body: dict[str, Any]) -> StreamLink:
+        link = StreamLink.from_body(body)
+        with self._lock:
+            old = self._links.get(link.name)
+            if old is not None:
+                self._by_place[old.place.id].discard(old.name)
+                self._by_room[old.room].discard(old.name)
+            self._links[link.name] = link
+            self._by_place[link.place.id].add(link.name)
+            self._by_room[link.room].add(link.name)
+        return link
+
+    def _drop(self, name: str) -> None:
+        with self._lock:
+            old = self._links.pop(name, None)
+            if old is not None:
+                self._by_place[old.place.id].discard(name)
+                self._by_room[old.room].discard(name)
+
+    def _replace_all(self, bodies: list[dict[str, Any]]) -> None:
+        with self._lock:
+            self._links.clear()
+            self._by_place.clear()
+            self._by_room.clear()
+        for body in bodies:
+            self._put(body)
+
+    def by_place(self, place_id: str) -> list[StreamLink]:
+        with self._lock:
+            return [self._links[n] for n in self._by_place.get(place_id, ())]
+
+    def by_room(self, room: str) -> list[StreamLink]:
+        with self._lock:
+            return [self._links[n] for n in self._by_room.get(room, ())]
+
+    def ready(self) -> bool:
+        return self._synced.is_set()
+
+    # ---- watch -------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self._run_watch, name="streamlink-watch", daemon=True
+        )
+        self._thread.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._watch is not None:
+            self._watch.stop()
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5)
+
+    def _list(self) -> str:
+        listing = cast(
+            dict[str, Any],
+            self._api.list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, _request_timeout=REQUEST_TIMEOUT
+            ),
+        )
+        self._replace_all(listing.get("items", []))
+        self._synced.set()
+        return str(listing["metadata"]["resourceVersion"])
+
+    def _run_watch(self) -> None:
+        backoff = 0.5
+        resource_version: str | None = None
+        while not self._stopping.is_set():
+            try:
+                if resource_version is None:
+                    resource_version = self._list()
+                    log.info("streamlink cache synced (%d links)", len(self._links))
+                self._watch = watch.Watch()
+                for event in self._watch.stream(
+                    self._api.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    resource_version=resource_version,
+                    allow_watch_bookmarks=True,
+                    timeout_seconds=WATCH_SECONDS,
+                    _request_timeout=(REQUEST_TIMEOUT[0], WATCH_SECONDS + 5),
+                ):
+                    kind = event["type"]
+                    obj = event["object"]
+                    if kind == "ERROR":
+                        if isinstance(obj, dict) and obj.get("code") == 410:
+                            resource_version = None  # too old: relist
+                        break
+                    resource_version = obj["metadata"]["resourceVersion"]
+                    if kind in ("ADDED", "MODIFIED"):
+                        self._put(obj)
+                    elif kind == "DELETED":
+                        self._drop(obj["metadata"]["name"])
+                    if self._stopping.is_set():
+                        break
+                backoff = 0.5
+            except ApiException as exc:
+                if exc.status == 410:
+                    resource_version = None
+                    continue
+                log.warning("streamlink watch failed (%s); retrying in %.1fs", exc.status, backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except (urllib3.exceptions.HTTPError, OSError) as exc:
+                log.warning(
+                    "streamlink watch lost the apiserver (%s); retrying in %.1fs",
+                    type(exc).__name__,
+                    backoff,
+                )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    # ---- reads and writes ------------------------------------------------------------------
+    async def get(self, name: str) -> StreamLink | None:
+        with self._lock:
+            cached = self._links.get(name)
+        if cached is not None:
+            return cached
+        try:
+            body = await asyncio.to_thread(
+                self._api.get_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise _map_error(exc, name) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _map_error(exc, name) from None
+        return self._put(cast(dict[str, Any], body))
+
+    async def create(self, draft: StreamLinkDraft) -> StreamLink:
+        try:
+            body = await asyncio.to_thread(
+                self._api.create_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                draft.to_body(self.namespace),
+                _request_timeout=REQUEST_TIMEOUT,
+            )
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _map_error(exc, draft.name, creating=True) from None
+        return self._put(cast(dict[str, Any], body))
+
+    async def patch_spec(
+        self, name: str, spec_patch: dict[str, Any], *, resource_version: str | None = None
+    ) -> StreamLink:
+        patch: dict[str, Any] = {"spec": spec_patch}
+        if resource_version is not None:
+            patch["metadata"] = {"resourceVersion": resource_version}
+        try:
+            body = await asyncio.to_thread(
+                self._api.patch_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                name,
+                patch,
+                _request_timeout=REQUEST_TIMEOUT,
+                _content_type="application/merge-patch+json",
+            )
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise _map_error(exc, name) from None
+        return self._put(cast(dict[str, Any], body))
