@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.cors import CORSMiddleware
+from starlette.routing import Match
 
 from cast_api.errors import ApiError, BodyInvalid, error_response, ok_false_response
 from cast_api.metrics import ApiMetrics
@@ -146,9 +147,14 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def validation(_: Request, exc: Exception) -> JSONResponse:
         return ok_false_response(400, "Invalid request")
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return error_response(exc.status_code, str(exc.detail))
+        response = error_response(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names only the first matching route's methods; list every route's.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
+        return response
 
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # Type only: messages of foreign exceptions could carry request data.
@@ -161,6 +167,15 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _document_security(app: FastAPI) -> None:
