@@ -30,6 +30,28 @@ class PlacesFileError(ValueError):
     pass
 
 
+def _load_yaml(path: str | Path) -> Any:
+    file = Path(path)
+    try:
+        if file.stat().st_size > MAX_FILE_BYTES:
+            raise PlacesFileError(f"{file} is larger than {MAX_FILE_BYTES} bytes")
+        return yaml.safe_load(file.read_text(encoding="utf-8"))  # JSON is YAML too
+    except (OSError, yaml.YAMLError) as exc:
+        raise PlacesFileError(f"cannot read {file}: {exc}") from None
+
+
+def load_place_admins(path: str | Path) -> dict[str, list[str]]:
+    """Extra admins per place id (the role of the reference's scene_admin table):
+    a mapping `admins: {<place id>: [0x…, …]}`."""
+    data = _load_yaml(path)
+    admins = data.get("admins") if isinstance(data, dict) else None
+    if not isinstance(admins, dict) or not all(
+        isinstance(k, str) and isinstance(v, list) for k, v in admins.items()
+    ):
+        raise PlacesFileError(f"{path} must hold a mapping 'admins: {{place id: [addresses]}}'")
+    return {k: [str(a).lower() for a in v] for k, v in admins.items()}
+
+
 @dataclass(frozen=True)
 class _Entry:
     place: Place
@@ -71,15 +93,9 @@ class StaticPlaceDirectory:
 
     @classmethod
     def from_file(cls, path: str | Path) -> StaticPlaceDirectory:
-        file = Path(path)
-        try:
-            if file.stat().st_size > MAX_FILE_BYTES:
-                raise PlacesFileError(f"{file} is larger than {MAX_FILE_BYTES} bytes")
-            data = yaml.safe_load(file.read_text(encoding="utf-8"))  # JSON is YAML too
-        except (OSError, yaml.YAMLError) as exc:
-            raise PlacesFileError(f"cannot read places file {file}: {exc}") from None
+        data = _load_yaml(path)
         if not isinstance(data, dict) or not isinstance(data.get("places"), list):
-            raise PlacesFileError(f"{file} must hold a mapping with a 'places' list")
+            raise PlacesFileError(f"{path} must hold a mapping with a 'places' list")
         return cls(data["places"])
 
     async def place_by_parcel(self, parcel: str) -> Place | None:

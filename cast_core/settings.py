@@ -39,6 +39,7 @@ class Settings(BaseSettings):
         "auto", validation_alias="CAST_PLACES_BACKEND"
     )
     places_file: str = Field("", validation_alias="CAST_PLACES_FILE")
+    place_admins_file: str = Field("", validation_alias="CAST_PLACE_ADMINS_FILE")
     places_api_url: str = Field(
         "https://places.decentraland.org/api", validation_alias="PLACES_API_URL"
     )

@@ -37,14 +37,10 @@ def build_directory(settings: Settings) -> PlaceDirectory:
 
         return StaticPlaceDirectory.from_file(settings.places_file)
     from cast_core.places_decentraland import DecentralandPlaceDirectory
+    from cast_core.places_static import load_place_admins
 
-    return DecentralandPlaceDirectory(
-        settings.places_api_url,
-        settings.lambdas_url,
-        settings.world_content_url,
-        settings.land_lease_url,
-        timeout=settings.upstream_timeout,
-    )
+    extra = load_place_admins(settings.place_admins_file) if settings.place_admins_file else None
+    return DecentralandPlaceDirectory.from_settings(settings, extra_admins=extra)
 
 
 def build_store(settings: Settings, clock: Clock) -> StreamLinkStore:
@@ -208,6 +204,8 @@ def main() -> None:
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    # httpx logs every request URL at INFO; upstream URLs carry caller addresses.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
         create_app(settings),
         host=os.environ.get("CAST_API_HOST", "127.0.0.1"),
