@@ -10,7 +10,6 @@ requests/s, p50/p99 latency and the ratio to the echo baseline. Not a test: figu
 
 # No `from __future__ import annotations`: FastAPI must resolve the echo route's Request hint.
 
-
 import argparse
 import asyncio
 import json
@@ -206,7 +205,7 @@ def main() -> None:
         wait_port(cast_port)
         key = key_file.read_text()
         common = {"seconds": args.seconds, "concurrency": args.concurrency}
-        jobs = {
+        jobs: dict[str, dict[str, Any]] = {
             "echo (baseline)": {
                 "url": f"http://127.0.0.1:{echo_port}/echo",
                 "method": "POST",

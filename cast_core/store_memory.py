@@ -41,6 +41,7 @@ class MemoryStreamLinkStore:
         self.namespace = namespace
         self._clock = clock or SystemClock()
         self._objects: dict[str, dict[str, Any]] = {}
+        self._parsed: dict[str, StreamLink] = {}  # like the Kubernetes store's cache
         self._rv = 0
         self.unavailable = False  # flip to simulate an unreachable apiserver for writes
         self.backend_reads = 0
@@ -62,21 +63,23 @@ class MemoryStreamLinkStore:
         if self.unavailable:
             raise StoreUnavailable("store unavailable")
 
+    def _link(self, name: str) -> StreamLink:
+        body = self._objects[name]
+        link = self._parsed.get(name)
+        if link is None or link.resource_version != body["metadata"]["resourceVersion"]:
+            link = self._parsed[name] = StreamLink.from_body(copy.deepcopy(body))
+        return link
+
     async def get(self, name: str) -> StreamLink | None:
-        body = self._objects.get(name)
-        return StreamLink.from_body(body) if body is not None else None
+        return self._link(name) if name in self._objects else None
 
     def by_place(self, place_id: str) -> list[StreamLink]:
         return [
-            StreamLink.from_body(b)
-            for b in self._objects.values()
-            if b["spec"]["place"]["id"] == place_id
+            self._link(n) for n, b in self._objects.items() if b["spec"]["place"]["id"] == place_id
         ]
 
     def by_room(self, room: str) -> list[StreamLink]:
-        return [
-            StreamLink.from_body(b) for b in self._objects.values() if b["spec"]["room"] == room
-        ]
+        return [self._link(n) for n, b in self._objects.items() if b["spec"]["room"] == room]
 
     async def create(self, draft: StreamLinkDraft) -> StreamLink:
         self._check_up()
@@ -118,6 +121,7 @@ class MemoryStreamLinkStore:
 
     def delete(self, name: str) -> None:
         self._objects.pop(name, None)
+        self._parsed.pop(name, None)
 
     def raw(self, name: str) -> dict[str, Any]:
         return copy.deepcopy(self._objects[name])

@@ -22,6 +22,7 @@ class AppState:
     catalyst: CatalystValidator | None
 
 
-def app_state(request: Request) -> AppState:
+async def app_state(request: Request) -> AppState:
+    # async: a plain def dependency would run in the thread pool on every request.
     state: AppState = request.app.state.cast
     return state

@@ -8,10 +8,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from cast_api.main import create_app
 from fastapi.testclient import TestClient
 from livekit import api
 
+from cast_api.main import create_app
 from cast_core.clock import FakeClock
 from cast_core.fakes import FakeRoomAdmin
 from cast_core.places_static import StaticPlaceDirectory

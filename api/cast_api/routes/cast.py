@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -25,11 +25,17 @@ from cast_api.schemas import (
     WatcherTokenResponse,
 )
 from cast_api.signed import verify_kernel_scene
-from cast_api.state import AppState, app_state
+from cast_api.state import AppState
 from cast_core.identities import INVALID_PRESENTER_MESSAGE, normalize_presenter
 
 router = APIRouter(prefix="/cast", tags=["Cast 2.0"])
-State = Annotated[AppState, Depends(app_state)]
+
+
+def _state(request: Request) -> AppState:
+    # Read directly rather than through Depends: dependency resolution showed up in profiles.
+    state: AppState = request.app.state.cast
+    return state
+
 
 _ERR = {"model": ErrorBody}
 _REJECT = {"model": RejectionBody}
@@ -76,7 +82,8 @@ def _body_responses(extra: dict[int | str, dict[str, Any]]) -> dict[int | str, d
     openapi_extra=_body_doc(StreamerTokenRequest),
     responses=_body_responses({401: {"description": "Invalid or expired streaming key", **_ERR}}),
 )
-async def streamer_token(request: Request, state: State) -> JSONResponse:
+async def streamer_token(request: Request) -> JSONResponse:
+    state = _state(request)
     body = parse_body(await request.body(), StreamerTokenRequest)
     return JSONResponse(await state.service.streamer_token(body.token, body.identity))
 
@@ -93,7 +100,8 @@ async def streamer_token(request: Request, state: State) -> JSONResponse:
         }
     ),
 )
-async def watcher_token(request: Request, state: State) -> JSONResponse:
+async def watcher_token(request: Request) -> JSONResponse:
+    state = _state(request)
     body = parse_body(await request.body(), WatcherTokenRequest)
     result = await state.service.watcher_token(body.location, body.identity, body.parcel)
     return JSONResponse(result)
@@ -106,7 +114,8 @@ async def watcher_token(request: Request, state: State) -> JSONResponse:
     responses=SIGNED_RESPONSES,
     openapi_extra=SIGNED_SECURITY,
 )
-async def generate_stream_link(request: Request, state: State) -> JSONResponse:
+async def generate_stream_link(request: Request) -> JSONResponse:
+    state = _state(request)
     signed = await verify_kernel_scene(request, state)
     return JSONResponse(await state.service.generate(signed.signer, signed.metadata))
 
@@ -118,10 +127,10 @@ async def generate_stream_link(request: Request, state: State) -> JSONResponse:
     responses={400: {"description": "Unknown, revoked or expired key", **_ERR}},
 )
 async def stream_info(
-    state: State,
+    request: Request,
     streamingKey: Annotated[str, Path(description="Streaming key for the stream")],
 ) -> JSONResponse:
-    return JSONResponse(await state.service.stream_info(streamingKey))
+    return JSONResponse(await _state(request).service.stream_info(streamingKey))
 
 
 @router.post(
@@ -131,7 +140,8 @@ async def stream_info(
     openapi_extra=_body_doc(PresentationBotTokenRequest),
     responses=_body_responses({401: {"description": "Invalid or expired streaming key", **_ERR}}),
 )
-async def presentation_bot_token(request: Request, state: State) -> JSONResponse:
+async def presentation_bot_token(request: Request) -> JSONResponse:
+    state = _state(request)
     body = parse_body(await request.body(), PresentationBotTokenRequest)
     return JSONResponse(await state.service.bot_token(body.streamingKey))
 
@@ -143,7 +153,8 @@ async def presentation_bot_token(request: Request, state: State) -> JSONResponse
     responses=SIGNED_RESPONSES,
     openapi_extra=SIGNED_SECURITY,
 )
-async def list_presenters(request: Request, state: State) -> JSONResponse:
+async def list_presenters(request: Request) -> JSONResponse:
+    state = _state(request)
     signed = await verify_kernel_scene(request, state)
     return JSONResponse(
         {"presenters": await state.service.presenters(signed.signer, signed.metadata)}
@@ -166,9 +177,9 @@ def _presenter(identity: str) -> str:
 )
 async def promote_presenter(
     request: Request,
-    state: State,
     participantIdentity: IdentityParam,
 ) -> JSONResponse:
+    state = _state(request)
     signed = await verify_kernel_scene(request, state)
     identity = _presenter(participantIdentity)
     await state.service.promote(signed.signer, signed.metadata, identity)
@@ -184,9 +195,9 @@ async def promote_presenter(
 )
 async def demote_presenter(
     request: Request,
-    state: State,
     participantIdentity: IdentityParam,
 ) -> JSONResponse:
+    state = _state(request)
     signed = await verify_kernel_scene(request, state)
     identity = _presenter(participantIdentity)
     await state.service.demote(signed.signer, signed.metadata, identity)
