@@ -20,12 +20,24 @@ from cast_core import room_metadata
 log = logging.getLogger(__name__)
 
 
-class LiveKitUnavailable(Exception):
+class LiveKitError(Exception):
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code  # the Twirp code, or "unreachable": a bounded metrics label
+
+
+class LiveKitUnavailable(LiveKitError):
     """LiveKit could not be reached or failed; callers answer 503 or retry."""
 
+    def __init__(self, message: str, code: str = "unavailable") -> None:
+        super().__init__(message, code)
 
-class LiveKitRejected(Exception):
+
+class LiveKitRejected(LiveKitError):
     """LiveKit refused the request (invalid argument, permission): retrying will not help."""
+
+    def __init__(self, message: str, code: str = "rejected") -> None:
+        super().__init__(message, code)
 
 
 @dataclass(frozen=True)
@@ -121,8 +133,8 @@ class LiveKitRoomAdmin:
                 "unauthenticated",
                 "malformed",
             ):
-                raise LiveKitRejected(f"LiveKit refused {what}: {exc.code}") from None
-            raise LiveKitUnavailable(f"LiveKit failed {what}: {exc.code}") from None
+                raise LiveKitRejected(f"LiveKit refused {what}: {exc.code}", exc.code) from None
+            raise LiveKitUnavailable(f"LiveKit failed {what}: {exc.code}", exc.code) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise LiveKitUnavailable(
                 f"LiveKit unreachable during {what}: {type(exc).__name__}"
@@ -172,9 +184,13 @@ class LiveKitRoomAdmin:
         except api.TwirpError as exc:
             if exc.code == "not_found":
                 return []
-            raise LiveKitUnavailable(f"LiveKit failed list_participants: {exc.code}") from None
+            raise LiveKitUnavailable(
+                f"LiveKit failed list_participants: {exc.code}", exc.code
+            ) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise LiveKitUnavailable(f"LiveKit unreachable: {type(exc).__name__}") from None
+            raise LiveKitUnavailable(
+                f"LiveKit unreachable: {type(exc).__name__}", "unreachable"
+            ) from None
         return [
             Participant(identity=p.identity, attributes=dict(p.attributes))
             for p in response.participants
@@ -188,6 +204,10 @@ class LiveKitRoomAdmin:
         except api.TwirpError as exc:
             if exc.code == "not_found":
                 return
-            raise LiveKitUnavailable(f"LiveKit failed remove_participant: {exc.code}") from None
+            raise LiveKitUnavailable(
+                f"LiveKit failed remove_participant: {exc.code}", exc.code
+            ) from None
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise LiveKitUnavailable(f"LiveKit unreachable: {type(exc).__name__}") from None
+            raise LiveKitUnavailable(
+                f"LiveKit unreachable: {type(exc).__name__}", "unreachable"
+            ) from None

@@ -1,0 +1,3 @@
+from cast_operator.main import main
+
+main()
