@@ -6,6 +6,8 @@ wait on the apiserver; writes go to the backing store and raise the errors below
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -45,8 +47,8 @@ class StreamLinkStore(Protocol):
 
     def ready(self) -> bool: ...
 
-    async def get(self, name: str) -> StreamLink | None:
-        """From the view; on a miss one read from the backing store."""
+    async def get(self, name: str, *, fresh: bool = False) -> StreamLink | None:
+        """From the view; on a miss (or with fresh=True) one read from the backing store."""
         ...
 
     def by_place(self, place_id: str) -> list[StreamLink]: ...
@@ -73,8 +75,10 @@ async def update_spec(
 
     `change` returns the spec patch to apply, or None when nothing needs to change.
     """
-    for _ in range(attempts):
-        link = await store.get(name)
+    fresh = False
+    for attempt in range(attempts):
+        # After a conflict the cached view is the stale one: read the backing store.
+        link = await store.get(name, fresh=fresh)
         if link is None:
             raise NotFound(name)
         patch = change(link)
@@ -83,5 +87,6 @@ async def update_spec(
         try:
             return await store.patch_spec(name, patch, resource_version=link.resource_version)
         except Conflict:
-            continue
+            fresh = True
+            await asyncio.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # noqa: S311 - jitter
     raise Conflict(f"StreamLink {name} kept changing; gave up after {attempts} attempts")

@@ -180,11 +180,12 @@ class KubeStreamLinkStore:
                 backoff = min(backoff * 2, 10.0)
 
     # ---- reads and writes ------------------------------------------------------------------
-    async def get(self, name: str) -> StreamLink | None:
-        with self._lock:
-            cached = self._links.get(name)
-        if cached is not None:
-            return cached
+    async def get(self, name: str, *, fresh: bool = False) -> StreamLink | None:
+        if not fresh:
+            with self._lock:
+                cached = self._links.get(name)
+            if cached is not None:
+                return cached
         try:
             body = await asyncio.to_thread(
                 self._api.get_namespaced_custom_object,

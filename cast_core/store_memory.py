@@ -3,6 +3,7 @@ name uniqueness, resourceVersion conflicts, generation bumps and the CRD's CEL r
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from typing import Any
@@ -59,7 +60,10 @@ class MemoryStreamLinkStore:
         self._rv += 1
         return str(self._rv)
 
-    def _check_up(self) -> None:
+    async def _round_trip(self) -> None:
+        # Yield like a network call would, so concurrent writers interleave as they do against
+        # the apiserver (and resourceVersion conflicts really happen in the fast tier).
+        await asyncio.sleep(0)
         if self.unavailable:
             raise StoreUnavailable("store unavailable")
 
@@ -70,7 +74,7 @@ class MemoryStreamLinkStore:
             link = self._parsed[name] = StreamLink.from_body(copy.deepcopy(body))
         return link
 
-    async def get(self, name: str) -> StreamLink | None:
+    async def get(self, name: str, *, fresh: bool = False) -> StreamLink | None:
         return self._link(name) if name in self._objects else None
 
     def by_place(self, place_id: str) -> list[StreamLink]:
@@ -82,7 +86,7 @@ class MemoryStreamLinkStore:
         return [self._link(n) for n, b in self._objects.items() if b["spec"]["room"] == room]
 
     async def create(self, draft: StreamLinkDraft) -> StreamLink:
-        self._check_up()
+        await self._round_trip()
         if draft.name in self._objects:
             raise AlreadyExists(draft.name)
         body = draft.to_body(self.namespace)
@@ -98,7 +102,7 @@ class MemoryStreamLinkStore:
     async def patch_spec(
         self, name: str, spec_patch: dict[str, Any], *, resource_version: str | None = None
     ) -> StreamLink:
-        self._check_up()
+        await self._round_trip()
         body = self._objects.get(name)
         if body is None:
             raise NotFound(name)
