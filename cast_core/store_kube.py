@@ -40,7 +40,11 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
     return client.ApiClient(configuration)
 
 
-def _map_error(exc: Exception, name: str, *, creating: bool = False) -> Exception:
+API_ERRORS = (ApiException, urllib3.exceptions.HTTPError, OSError)
+
+
+def map_api_error(exc: Exception, name: str, *, creating: bool = False) -> Exception:
+    """The store error for a failed apiserver call (never with the request body in it)."""
     if isinstance(exc, ApiException):
         if exc.status == 409:
             return AlreadyExists(name) if creating else Conflict(name)
@@ -50,6 +54,30 @@ def _map_error(exc: Exception, name: str, *, creating: bool = False) -> Exceptio
             return Invalid(f"StreamLink {name} rejected by the apiserver ({exc.status})")
         return StoreUnavailable(f"apiserver answered {exc.status}")
     return StoreUnavailable(f"apiserver unreachable ({type(exc).__name__})")
+
+
+async def read_body(
+    api: client.CustomObjectsApi,
+    namespace: str,
+    name: str,
+    request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+) -> dict[str, Any] | None:
+    """One GET of a StreamLink from the apiserver; None when it does not exist."""
+    try:
+        body = await asyncio.to_thread(
+            api.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            _request_timeout=request_timeout,
+        )
+    except API_ERRORS as exc:
+        if isinstance(exc, ApiException) and exc.status == 404:
+            return None
+        raise map_api_error(exc, name) from None
+    return cast(dict[str, Any], body)
 
 
 class KubeStreamLinkStore:
@@ -186,23 +214,10 @@ class KubeStreamLinkStore:
                 cached = self._links.get(name)
             if cached is not None:
                 return cached
-        try:
-            body = await asyncio.to_thread(
-                self._api.get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _map_error(exc, name) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _map_error(exc, name) from None
-        return self._put(cast(dict[str, Any], body))
+        body = await read_body(self._api, self.namespace, name)
+        if body is None:
+            return None
+        return self._put(body)
 
     async def create(self, draft: StreamLinkDraft) -> StreamLink:
         try:
@@ -215,8 +230,8 @@ class KubeStreamLinkStore:
                 draft.to_body(self.namespace),
                 _request_timeout=REQUEST_TIMEOUT,
             )
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _map_error(exc, draft.name, creating=True) from None
+        except API_ERRORS as exc:
+            raise map_api_error(exc, draft.name, creating=True) from None
         return self._put(cast(dict[str, Any], body))
 
     async def patch_spec(
@@ -237,6 +252,6 @@ class KubeStreamLinkStore:
                 _request_timeout=REQUEST_TIMEOUT,
                 _content_type="application/merge-patch+json",
             )
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _map_error(exc, name) from None
+        except API_ERRORS as exc:
+            raise map_api_error(exc, name) from None
         return self._put(cast(dict[str, Any], body))

@@ -10,12 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol, cast
 
-import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from cast_core.model import GROUP, PLURAL, VERSION
-from cast_core.store import Conflict, NotFound, StoreUnavailable
+from cast_core.store_kube import API_ERRORS, map_api_error, read_body
 
 REQUEST_TIMEOUT = (5.0, 15.0)  # connect, read
 
@@ -34,39 +33,13 @@ class LinkApi(Protocol):
         ...
 
 
-def _mapped(exc: Exception, name: str) -> Exception:
-    if isinstance(exc, ApiException):
-        if exc.status == 409:
-            return Conflict(name)
-        if exc.status == 404:
-            return NotFound(name)
-        return StoreUnavailable(f"apiserver answered {exc.status} for StreamLink {name}")
-    return StoreUnavailable(f"apiserver unreachable ({type(exc).__name__})")
-
-
 class KubeLinkApi:
     def __init__(self, namespace: str, api_client: client.ApiClient) -> None:
         self.namespace = namespace
         self._api = client.CustomObjectsApi(api_client)
 
     async def get(self, name: str) -> dict[str, Any] | None:
-        try:
-            body = await asyncio.to_thread(
-                self._api.get_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-                _request_timeout=REQUEST_TIMEOUT,
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise _mapped(exc, name) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _mapped(exc, name) from None
-        return cast(dict[str, Any], body)
+        return await read_body(self._api, self.namespace, name, REQUEST_TIMEOUT)
 
     async def patch_status(
         self, name: str, status: dict[str, Any], *, resource_version: str
@@ -84,8 +57,8 @@ class KubeLinkApi:
                 _request_timeout=REQUEST_TIMEOUT,
                 _content_type="application/merge-patch+json",
             )
-        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _mapped(exc, name) from None
+        except API_ERRORS as exc:
+            raise map_api_error(exc, name) from None
         return cast(dict[str, Any], body)
 
     async def delete(self, name: str, *, uid: str) -> None:
@@ -103,6 +76,6 @@ class KubeLinkApi:
         except ApiException as exc:
             if exc.status in (404, 409):  # gone already, or a newer object under the same name
                 return
-            raise _mapped(exc, name) from None
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise _mapped(exc, name) from None
+            raise map_api_error(exc, name) from None
+        except API_ERRORS as exc:
+            raise map_api_error(exc, name) from None
