@@ -127,23 +127,24 @@ class CastService:
         )
 
     # ---- generate-stream-link ---------------------------------------------------------------
-    async def _scene_place(self, ctx: SceneContext) -> Place:
-        if ctx.is_world:
-            name = ctx.realm_name
-            if ctx.parcel is None:
-                place = await guarded(self.directory.world_by_name(name.lower()))
+    async def _resolve_place(self, *, world_name: str | None, parcel: str | None) -> Place:
+        """A world scene place (by name and parcel, or by name alone) or a Genesis place by
+        parcel, with the reference's 404 messages. Malformed parcels never reach upstreams."""
+        if world_name is not None:
+            if parcel is None:
+                place = await guarded(self.directory.world_by_name(world_name.lower()))
                 if place is None:
-                    raise ApiError(404, f"No world found with name {name}")
+                    raise ApiError(404, f"No world found with name {world_name}")
                 return place
             place = None
-            if is_parcel(ctx.parcel):
-                place = await guarded(self.directory.world_place(name.lower(), ctx.parcel))
+            if is_parcel(parcel):
+                place = await guarded(self.directory.world_place(world_name.lower(), parcel))
             if place is None:
                 raise ApiError(
-                    404, f"No world scene place found for world {name} at position {ctx.parcel}"
+                    404, f"No world scene place found for world {world_name} at position {parcel}"
                 )
             return place
-        parcel = ctx.parcel if ctx.parcel is not None else "undefined"
+        parcel = parcel if parcel is not None else "undefined"
         place = await guarded(self.directory.place_by_parcel(parcel)) if is_parcel(parcel) else None
         if place is None:
             raise ApiError(404, f"No place found with parcel {parcel}")
@@ -155,7 +156,9 @@ class CastService:
             metadata,
             scene_message="sceneId is required in authMetadata for Cast2 chat functionality",
         )
-        place = await self._scene_place(ctx)
+        place = await self._resolve_place(
+            world_name=ctx.realm_name if ctx.is_world else None, parcel=ctx.parcel
+        )
         if not await guarded(self.directory.is_admin(place, ctx.signer)):
             raise ApiError(403, e.NOT_ADMIN_GENERATE)
         lock = self._place_locks.setdefault(place.id, asyncio.Lock())
@@ -307,32 +310,13 @@ class CastService:
         }
 
     # ---- watcher-token ----------------------------------------------------------------------
-    async def _watch_place(self, location: str, parcel: str | None) -> Place:
-        if is_world_name(location):
-            if parcel is not None:
-                found = None
-                if is_parcel(parcel):
-                    found = await guarded(self.directory.world_place(location.lower(), parcel))
-                if found is None:
-                    raise ApiError(
-                        404, f"No world scene place found for world {location} at position {parcel}"
-                    )
-                return found
-            found = await guarded(self.directory.world_by_name(location.lower()))
-            if found is None:
-                raise ApiError(404, f"No world found with name {location}")
-            return found
-        found = (
-            await guarded(self.directory.place_by_parcel(location)) if is_parcel(location) else None
-        )
-        if found is None:
-            raise ApiError(404, f"No place found with parcel {location}")
-        return found
-
     async def watcher_token(
         self, location: str, display_name: str, parcel: str | None
     ) -> dict[str, Any]:
-        place = await self._watch_place(location, parcel)
+        world = is_world_name(location)
+        place = await self._resolve_place(
+            world_name=location if world else None, parcel=parcel if world else location
+        )
         link = latest(
             [lk for lk in self.store.by_place(place.id) if not lk.revoked and not lk.deleting]
         )
