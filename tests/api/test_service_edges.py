@@ -140,3 +140,35 @@ def test_no_secret_reaches_logs(h: Harness, caplog: pytest.LogCaptureFixture, le
     text = "\n".join(f"{r.name} {r.getMessage()} {r.exc_text or ''}" for r in server_side)
     for secret in [*secrets, *(t.split(".")[2] for t in tokens)]:
         assert secret not in text
+
+
+class _DownDirectory:
+    """A place directory whose upstream is failing (what DecentralandPlaceDirectory raises)."""
+
+    async def _down(self, *_: object) -> None:
+        from cast_core.places import DirectoryUnavailable
+
+        raise DirectoryUnavailable("Places API answered 502")
+
+    place_by_parcel = world_place = world_by_name = place_by_id = is_admin = _down
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_failing_directory_upstream_is_503_not_500(h: Harness) -> None:
+    key = h.key()
+    h.client.app.state.cast.service.directory = _DownDirectory()  # type: ignore[attr-defined]
+    r = h.client.post("/cast/watcher-token", json={"location": "10,20", "identity": "x"})
+    assert (r.status_code, r.json()) == (
+        503,
+        {"error": "Place directory is unavailable, try again later"},
+    )
+    assert h.generate().status_code == 503
+    assert h.signed("GET", "/cast/presenters").status_code == 503
+    # Routes that need no directory keep working.
+    assert (
+        h.client.post("/cast/streamer-token", json={"token": key, "identity": "x"}).status_code
+        == 200
+    )
+    assert h.client.get(f"/cast/stream-info/{key}").status_code == 200
