@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 REJECTION_REASONS = {
@@ -18,6 +20,9 @@ REJECTION_REASONS = {
     "Catalyst": "catalyst_unavailable",
     "Invalid response from catalyst": "catalyst_unavailable",
 }
+
+
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def rejection_reason(message: str) -> str:
@@ -47,9 +52,24 @@ class ApiMetrics:
         self.tokens = Counter(
             "cast_tokens_minted", "LiveKit tokens minted by role", ["role"], registry=self.registry
         )
+        # labels() costs a lock and a tuple per call; the hot path reuses bound children.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.signed_fetch_rejections = Counter(
             "cast_signed_fetch_rejections",
             "Signed-fetch requests rejected, by reason",
             ["reason"],
             registry=self.registry,
         )
+
+    def observe(self, route: str, method: str, status: int, seconds: float) -> None:
+        # Any string can arrive as a method: keep the label set bounded.
+        method = method if method in HTTP_METHODS else "OTHER"
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
