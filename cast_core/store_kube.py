@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -35,7 +36,11 @@ def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
             raise config.ConfigException("explicit kubeconfig")
         config.load_incluster_config(client_configuration=configuration)
     except config.ConfigException:
-        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+        # KUBECONFIG read now: the client's own default path is captured at import time.
+        config.load_kube_config(
+            config_file=kubeconfig or os.environ.get("KUBECONFIG"),
+            client_configuration=configuration,
+        )
     configuration.retries = 1
     return client.ApiClient(configuration)
 
