@@ -16,7 +16,7 @@ from starlette.routing import Match
 
 from cast_api.errors import ApiError, BodyInvalid, error_response, ok_false_response
 from cast_api.metrics import ApiMetrics
-from cast_api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from cast_api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnexpectedErrorMiddleware
 from cast_api.routes import cast, health
 from cast_api.service import CastService
 from cast_api.state import AppState
@@ -115,6 +115,8 @@ def create_app(
     app.include_router(health.router)
     _install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    # Outside the body limit (which answers 413 itself), inside CORS so a 500 carries its headers.
+    app.add_middleware(UnexpectedErrorMiddleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list(),
@@ -152,17 +154,11 @@ def _install_error_handlers(app: FastAPI) -> None:
             response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        # Type only: messages of foreign exceptions could carry request data.
-        log.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.url.path)
-        return error_response(500, "Internal Server Error")
-
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(BodyInvalid, body_invalid)
     app.add_exception_handler(SignedFetchError, signed_fetch)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(StarletteHTTPException, http_error)
-    app.add_exception_handler(Exception, unexpected)
 
 
 def _allowed_methods(request: Request) -> list[str]:

@@ -3,11 +3,57 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cast_api.metrics import ApiMetrics
+
+log = logging.getLogger("cast_api")
+
+
+class UnexpectedErrorMiddleware:
+    """500 {"error": "Internal Server Error"} for anything unhandled, without re-raising.
+
+    Starlette's own error middleware re-raises after answering, and the server then logs the
+    exception with its message, which could carry request data such as a streaming key.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            # Type and route template only: raw paths (stream-info) carry streaming keys.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], route)
+            if not started:
+                body = b'{"error":"Internal Server Error"}'
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 500,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(body)).encode()),
+                        ],
+                    }
+                )
+                await send({"type": "http.response.body", "body": body})
 
 
 class BodyTooLarge(Exception):

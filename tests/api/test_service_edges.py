@@ -172,3 +172,22 @@ def test_failing_directory_upstream_is_503_not_500(h: Harness) -> None:
         == 200
     )
     assert h.client.get(f"/cast/stream-info/{key}").status_code == 200
+
+
+def test_unexpected_error_is_500_without_the_key_in_logs(
+    h: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    key = h.key()
+
+    async def broken(_: str) -> None:
+        raise RuntimeError(f"boom while reading {key}")
+
+    h.client.app.state.cast.service.link_for_key = broken  # type: ignore[attr-defined]
+    caplog.set_level(logging.DEBUG)
+    # raise_server_exceptions stays on: nothing may be re-raised to the server, whose own
+    # error log would print the exception message.
+    r = h.client.get(f"/cast/stream-info/{key}")
+    assert (r.status_code, r.json()) == (500, {"error": "Internal Server Error"})
+    logged = [rec for rec in caplog.records if rec.name.startswith("cast_api")]
+    assert any("RuntimeError" in rec.getMessage() for rec in logged)
+    assert all(key not in rec.getMessage() for rec in logged)
