@@ -54,12 +54,19 @@ class ApiMetrics:
         )
         # labels() costs a lock and a tuple per call; the hot path reuses bound children.
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._token_children: dict[str, Any] = {}
         self.signed_fetch_rejections = Counter(
             "cast_signed_fetch_rejections",
             "Signed-fetch requests rejected, by reason",
             ["reason"],
             registry=self.registry,
         )
+
+    def token_minted(self, role: str) -> None:
+        child = self._token_children.get(role)
+        if child is None:
+            child = self._token_children[role] = self.tokens.labels(role)
+        child.inc()
 
     def observe(self, route: str, method: str, status: int, seconds: float) -> None:
         # Any string can arrive as a method: keep the label set bounded.

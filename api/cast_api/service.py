@@ -270,7 +270,7 @@ class CastService:
             display_name=display_name,
             link_name=link.name,
         )
-        self.metrics.tokens.labels(Role.STREAMER.value).inc()
+        self.metrics.token_minted(Role.STREAMER)
         # Streamers are presenters, as in the reference; the operator removes them at link end.
         await guarded(
             self.rooms.change_metadata(
@@ -291,7 +291,7 @@ class CastService:
             room=link.room,
             link_name=link.name,
         )
-        self.metrics.tokens.labels(Role.PRESENTATION_BOT.value).inc()
+        self.metrics.token_minted(Role.PRESENTATION_BOT)
         return {"url": self.livekit_url, "token": token, "roomId": link.room}
 
     async def stream_info(self, key: str) -> dict[str, Any]:
@@ -332,7 +332,7 @@ class CastService:
             room=link.room,
             display_name=display_name,
         )
-        self.metrics.tokens.labels(Role.WATCHER.value).inc()
+        self.metrics.token_minted(Role.WATCHER)
         return {
             "url": self.livekit_url,
             "token": token,
