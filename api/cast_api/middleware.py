@@ -42,18 +42,7 @@ class UnexpectedErrorMiddleware:
             route = getattr(scope.get("route"), "path", "unmatched")
             log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], route)
             if not started:
-                body = b'{"error":"Internal Server Error"}'
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 500,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
+                await send_json(send, 500, {"error": "Internal Server Error"})
 
 
 class BodyTooLarge(Exception):
@@ -105,19 +94,16 @@ class BodyLimitMiddleware:
                 await _send_413(send, self.max_bytes)
 
 
-async def _send_413(send: Send, limit: int) -> None:
-    body = json.dumps({"error": f"Request body is larger than {limit} bytes"}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 413,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+async def send_json(send: Send, status: int, payload: dict[str, str]) -> None:
+    """A whole JSON response from a middleware, before the app has started one."""
+    body = json.dumps(payload).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
+
+
+async def _send_413(send: Send, limit: int) -> None:
+    await send_json(send, 413, {"error": f"Request body is larger than {limit} bytes"})
 
 
 class MetricsMiddleware:

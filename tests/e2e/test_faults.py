@@ -11,7 +11,6 @@ import signal
 import ssl
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from cast_core.keys import link_name_from_key
 from cast_core.model import parse_time
 from tests.e2e.conftest import Links
 from tests.e2e.participants import Participant
+from tests.e2e.polling import wait_for
 from tests.e2e.stack import Stack, pid_alive
 from tests.support.signing import Identity, scene_metadata, signed_headers
 
@@ -31,18 +31,6 @@ STORE_UNAVAILABLE = {"error": "Stream link storage is unavailable, try again lat
 
 
 # ---- small helpers ---------------------------------------------------------------------------
-async def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll `check` (sync or async) until it returns something truthy; return that."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 def signed_get(

@@ -15,6 +15,7 @@ from livekit import api as lkapi
 
 from cast_core.keys import link_name_from_key
 from tests.e2e.participants import Participant
+from tests.e2e.polling import wait_for
 from tests.e2e.stack import Stack
 from tests.support.signing import Identity, scene_metadata, signed_headers
 
@@ -35,15 +36,6 @@ def generate(stack: Stack, admin: Identity, scene_id: str, parcel: str = "0,0") 
 
 def post(stack: Stack, path: str, body: dict[str, Any]) -> httpx.Response:
     return httpx.post(f"{stack.api_url}{path}", json=body, timeout=30)
-
-
-async def wait_for(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition() if asyncio.iscoroutinefunction(condition) else condition():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def status_condition(stack: Stack, name: str, kind: str) -> dict[str, Any] | None:

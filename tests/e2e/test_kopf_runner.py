@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
@@ -22,22 +22,10 @@ from kopf.testing import KopfRunner
 from cast_core.model import parse_time
 from tests.e2e.conftest import Links
 from tests.e2e.participants import Participant
+from tests.e2e.polling import wait_for
 from tests.e2e.stack import Stack
 
 RUNNER_TIMEOUT = 30.0  # seconds kopf gets to stop once the `with` block ends
-
-
-async def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 def link_body(stack: Stack, name: str) -> dict[str, Any]:

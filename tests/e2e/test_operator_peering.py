@@ -14,32 +14,20 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from cast_core.store_kube import KubeStreamLinkStore, load_api_client
 from tests.e2e.conftest import Links
+from tests.e2e.polling import wait_for
 from tests.e2e.stack import CHART, Stack, free_port, pid_alive
 
 RELEASE = "castp"
 PEERING = "cast"  # the chart's default KopfPeering name: the fullname (testbed-values: "cast")
 HIGH, LOW = "peer-high", "peer-low"
 TAKEOVER_BOUND = 80.0  # kopf's default peering lifetime is 60 s after the last keep-alive
-
-
-async def wait_for(check: Callable[[], Any], timeout: float, what: str, every: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if isinstance(result, Awaitable):
-            result = await result
-        if result:
-            return result
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        await asyncio.sleep(every)
 
 
 class Peering:
