@@ -399,6 +399,8 @@ def cmd_up() -> None:
                 f"export LIVEKIT_API_KEY={tb['LIVEKIT_API_KEY']}",
                 f"export LIVEKIT_API_SECRET={tb['LIVEKIT_API_SECRET']}",
                 f"export KUBECONFIG={stack.admin_kubeconfig}",
+                # kubectl and helm of the testbed's version first on PATH.
+                f'export PATH="{stack.bin}:$PATH"',
                 "",
             ]
         )
