@@ -56,6 +56,9 @@ import socket, sys
 p = int(sys.argv[1])
 for t in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
     s = socket.socket(socket.AF_INET, t)
+    if t == socket.SOCK_STREAM:
+        # As the servers do: connections of a stopped testbed in TIME_WAIT must not block it.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         s.bind(("127.0.0.1", p))
     except OSError:
