@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -192,21 +193,33 @@ def _document_security(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def main() -> None:
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Flags override the environment (the chart's api.extraArgs end up here)."""
+    parser = argparse.ArgumentParser(prog="cast-api", description="cast-gatekeeper HTTP API")
+    parser.add_argument("--host", default=os.environ.get("CAST_API_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CAST_API_PORT", "8080")))
+    parser.add_argument("--log-level", default=None, help="overrides CAST_LOG_LEVEL")
+    parser.add_argument(
+        "--root-path", default="", help="ASGI root path when served under a path prefix"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
     import uvicorn
 
+    args = parse_args(argv)
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    level = (args.log_level or settings.log_level).upper()
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request URL at INFO; upstream URLs carry caller addresses.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     uvicorn.run(
         create_app(settings),
-        host=os.environ.get("CAST_API_HOST", "127.0.0.1"),
-        port=int(os.environ.get("CAST_API_PORT", "8080")),
-        log_level=settings.log_level.lower(),
+        host=args.host,
+        port=args.port,
+        root_path=args.root_path,
+        log_level=level.lower(),
         # Access logs would record /cast/stream-info/<key> paths: keys never reach logs.
         access_log=False,
         proxy_headers=True,

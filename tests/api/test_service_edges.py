@@ -191,3 +191,13 @@ def test_unexpected_error_is_500_without_the_key_in_logs(
     logged = [rec for rec in caplog.records if rec.name.startswith("cast_api")]
     assert any("RuntimeError" in rec.getMessage() for rec in logged)
     assert all(key not in rec.getMessage() for rec in logged)
+
+
+def test_cast_api_flags_override_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cast_api.main import parse_args
+
+    monkeypatch.setenv("CAST_API_PORT", "9999")
+    monkeypatch.setenv("CAST_API_HOST", "0.0.0.0")
+    assert (parse_args([]).host, parse_args([]).port) == ("0.0.0.0", 9999)
+    args = parse_args(["--port", "8181", "--host", "127.0.0.1", "--log-level", "debug"])
+    assert (args.host, args.port, args.log_level) == ("127.0.0.1", 8181, "debug")
