@@ -12,6 +12,7 @@ from typing import Any, cast
 import kopf
 import pytest
 
+from cast_core import room_metadata
 from cast_core.clock import FakeClock
 from cast_core.fakes import FakeRoomAdmin
 from cast_core.grants import LINK_ATTRIBUTE
@@ -266,3 +267,14 @@ class World:
 @pytest.fixture
 def world() -> World:
     return World()
+
+
+NAME = "sl-aaaaaaaaaaaa-1"
+
+
+def conditions(world: World, name: str = NAME) -> dict[str, dict[str, Any]]:
+    return {c["type"]: c for c in world.links.bodies[name]["status"].get("conditions", [])}
+
+
+def presenters(world: World) -> list[str]:
+    return room_metadata.presenters(room_metadata.parse(world.rooms.rooms[ROOM]))

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
 
 from cast_core import lifecycle as rules
 from cast_core import room_metadata
 from cast_operator import handlers
-from tests.operator.conftest import ROOM, START, World, call, link_body, streamer
+from tests.operator.conftest import (
+    NAME,
+    ROOM,
+    START,
+    World,
+    call,
+    conditions,
+    link_body,
+    presenters,
+    streamer,
+)
 
-NAME = "sl-aaaaaaaaaaaa-1"
 OTHER = "sl-aaaaaaaaaaaa-2"
 ADMIN = "0x" + "1" * 40
 FOREIGN = "0x" + "f" * 40
-
-
-def conditions(world: World, name: str = NAME) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in world.links.bodies[name]["status"].get("conditions", [])}
-
-
-def presenters(world: World) -> list[str]:
-    return room_metadata.presenters(room_metadata.parse(world.rooms.rooms[ROOM]))
 
 
 async def test_expiry_daemon_resyncs_then_ends_the_link_at_the_deadline(world: World) -> None:

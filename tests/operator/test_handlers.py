@@ -11,19 +11,20 @@ import pytest
 
 from cast_core import room_metadata
 from cast_operator import handlers, metrics
-from tests.operator.conftest import ROOM, START, World, call, link_body, streamer
+from tests.operator.conftest import (
+    NAME,
+    ROOM,
+    START,
+    World,
+    call,
+    conditions,
+    link_body,
+    presenters,
+    streamer,
+)
 
-NAME = "sl-aaaaaaaaaaaa-1"
 ADMIN = "0x" + "1" * 40
 FOREIGN = "0x" + "f" * 40
-
-
-def conditions(world: World, name: str = NAME) -> dict[str, dict[str, Any]]:
-    return {c["type"]: c for c in world.links.bodies[name]["status"].get("conditions", [])}
-
-
-def presenters(world: World) -> list[str]:
-    return room_metadata.presenters(room_metadata.parse(world.rooms.rooms[ROOM]))
 
 
 def metadata(world: World) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -23,7 +23,7 @@ from cast_core.signed_fetch import (
     build_payload,
     verify_signed_fetch,
 )
-from tests.unit.test_places_decentraland import FakeUpstreams, start_fake_server
+from tests.support.fake_upstreams import FakeUpstreams
 
 OWNER = "0x" + "1f" * 20
 OWNER_CHECKSUMMED = "0x" + "1F" * 20
@@ -62,15 +62,6 @@ def headers_for(chain: list[dict[str, str]]) -> dict[str, str]:
 
 def catalyst_says(body: Any) -> tuple[int, bytes]:
     return 200, json.dumps(body).encode()
-
-
-@pytest.fixture(scope="module")
-def fake_server() -> Iterator[FakeUpstreams]:
-    fake = FakeUpstreams()
-    server, thread = start_fake_server(fake)
-    yield fake
-    server.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture
