@@ -11,7 +11,6 @@ import asyncio
 import logging
 import os
 import threading
-import time
 from collections import defaultdict
 from typing import Any, cast
 
@@ -26,6 +25,7 @@ log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT = (3.0, 10.0)  # connect, read: fail fast so callers get a 503, not a hang
 WATCH_SECONDS = 55
+RELIST = "relist"
 
 
 def load_api_client(kubeconfig: str | None = None) -> client.ApiClient:
@@ -151,6 +151,22 @@ class KubeStreamLinkStore:
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5)
 
+    def apply_event(self, event: Any) -> str | None:
+        """Apply one watch event to the cache. Returns the new resourceVersion, RELIST when the
+        watch must start over, or None for anything to skip (the client yields None or raw
+        lines around a closed stream)."""
+        if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+            return None
+        kind, obj = event.get("type"), event["object"]
+        if kind == "ERROR":
+            return RELIST if obj.get("code") == 410 else None
+        version = obj.get("metadata", {}).get("resourceVersion")
+        if kind in ("ADDED", "MODIFIED"):
+            self._put(obj)
+        elif kind == "DELETED":
+            self._drop(obj["metadata"]["name"])
+        return str(version) if version else None
+
     def _list(self) -> str:
         listing = cast(
             dict[str, Any],
@@ -182,17 +198,12 @@ class KubeStreamLinkStore:
                     timeout_seconds=WATCH_SECONDS,
                     _request_timeout=(REQUEST_TIMEOUT[0], WATCH_SECONDS + 5),
                 ):
-                    kind = event["type"]
-                    obj = event["object"]
-                    if kind == "ERROR":
-                        if isinstance(obj, dict) and obj.get("code") == 410:
-                            resource_version = None  # too old: relist
+                    outcome = self.apply_event(event)
+                    if outcome == RELIST:
+                        resource_version = None
                         break
-                    resource_version = obj["metadata"]["resourceVersion"]
-                    if kind in ("ADDED", "MODIFIED"):
-                        self._put(obj)
-                    elif kind == "DELETED":
-                        self._drop(obj["metadata"]["name"])
+                    if outcome is not None:
+                        resource_version = outcome
                     if self._stopping.is_set():
                         break
                 backoff = 0.5
@@ -201,7 +212,7 @@ class KubeStreamLinkStore:
                     resource_version = None
                     continue
                 log.warning("streamlink watch failed (%s); retrying in %.1fs", exc.status, backoff)
-                time.sleep(backoff)
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
             except (urllib3.exceptions.HTTPError, OSError) as exc:
                 log.warning(
@@ -209,7 +220,14 @@ class KubeStreamLinkStore:
                     type(exc).__name__,
                     backoff,
                 )
-                time.sleep(backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+            except Exception as exc:
+                # Anything unexpected: start over from a fresh list rather than let the thread
+                # die and leave the cache frozen.
+                log.error("streamlink watch broke (%s); relisting", type(exc).__name__)
+                resource_version = None
+                self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
     # ---- reads and writes ------------------------------------------------------------------
