@@ -62,19 +62,9 @@ async def links_by_room(body: kopf.Body, **_: Any) -> dict[str, StreamLink]:
 @kopf.on.create(GROUP, VERSION, PLURAL, id="sync-on-create")
 @kopf.on.resume(GROUP, VERSION, PLURAL, id="sync-on-resume")
 @kopf.on.field(GROUP, VERSION, PLURAL, field="spec.presenters", id="sync-presenters")
-async def streamlink_reconcile(
-    body: kopf.Body,
-    memo: kopf.Memo,
-    logger: kopf.Logger,
-    **kwargs: Any,
-) -> None:
-    rt = runtime(memo)
-    with kopf_errors(rt):
-        await reconcile.reconcile(rt, body, rooms_index(kwargs), logger)
-
-
+# Revocation runs the same level-based step at once: reconcile finishes an ended link.
 @kopf.on.field(GROUP, VERSION, PLURAL, field="spec.revoked", new=True, id="revoke")
-async def streamlink_revoke(
+async def streamlink_reconcile(
     body: kopf.Body,
     memo: kopf.Memo,
     logger: kopf.Logger,

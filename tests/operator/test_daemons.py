@@ -141,7 +141,7 @@ async def test_livekit_down_at_the_deadline_then_aftercare_sweeps_and_deletes() 
 async def test_aftercare_of_a_cleaned_link_only_waits_for_retention() -> None:
     world = World(retention=7 * 86400)
     world.links.add(link_body(NAME, revoked=True, reason="Superseded"))
-    await call(handlers.streamlink_revoke, **world.kwargs(NAME))
+    await call(handlers.streamlink_reconcile, **world.kwargs(NAME))
     world.clock.advance(3600)  # an operator restart long after the revocation
     calls = len(world.rooms.calls)
 

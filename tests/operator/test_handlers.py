@@ -91,7 +91,7 @@ async def test_revocation_evicts_and_records_reason_once(world: World) -> None:
     )
 
     world.links.change_spec(NAME, revoked=True, revocationReason="Superseded")
-    await call(handlers.streamlink_revoke, **world.kwargs(NAME))
+    await call(handlers.streamlink_reconcile, **world.kwargs(NAME))
 
     assert sorted(i for _, i in world.rooms.evictions) == [
         "presentation-bot:room:1",
@@ -110,7 +110,7 @@ async def test_revocation_evicts_and_records_reason_once(world: World) -> None:
 
     # Replay (kopf retry, operator restart + resume): no second eviction, write or Event.
     writes = (world.rooms.metadata_writes, len(world.links.status_writes))
-    await call(handlers.streamlink_revoke, **world.kwargs(NAME))
+    await call(handlers.streamlink_reconcile, **world.kwargs(NAME))
     await call(handlers.streamlink_reconcile, **world.kwargs(NAME))
     assert len(world.rooms.evictions) == 2
     assert (world.rooms.metadata_writes, len(world.links.status_writes)) == writes
@@ -152,7 +152,7 @@ async def test_delete_waits_for_livekit_then_cleans_up(world: World) -> None:
 
 async def test_delete_of_a_cleaned_up_link_needs_no_livekit(world: World) -> None:
     world.links.add(link_body(NAME, revoked=True))
-    await call(handlers.streamlink_revoke, **world.kwargs(NAME))
+    await call(handlers.streamlink_reconcile, **world.kwargs(NAME))
     world.links.bodies[NAME]["metadata"]["deletionTimestamp"] = "2026-03-01T12:30:00Z"
     world.rooms.down = True
     calls = len(world.rooms.calls)
