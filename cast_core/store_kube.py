@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, cast
 
 import urllib3
@@ -81,6 +82,32 @@ async def read_body(
     except API_ERRORS as exc:
         if isinstance(exc, ApiException) and exc.status == 404:
             return None
+        raise map_api_error(exc, name) from None
+    return cast(dict[str, Any], body)
+
+
+async def merge_patch(
+    call: Callable[..., Any],
+    namespace: str,
+    name: str,
+    patch: dict[str, Any],
+    request_timeout: tuple[float, float] = REQUEST_TIMEOUT,
+) -> dict[str, Any]:
+    """A JSON merge patch of a StreamLink (`call` picks the object or its status subresource);
+    a resourceVersion in the patch makes the apiserver refuse a stale write with 409."""
+    try:
+        body = await asyncio.to_thread(
+            call,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            patch,
+            _request_timeout=request_timeout,
+            _content_type="application/merge-patch+json",
+        )
+    except API_ERRORS as exc:
         raise map_api_error(exc, name) from None
     return cast(dict[str, Any], body)
 
@@ -263,18 +290,7 @@ class KubeStreamLinkStore:
         patch: dict[str, Any] = {"spec": spec_patch}
         if resource_version is not None:
             patch["metadata"] = {"resourceVersion": resource_version}
-        try:
-            body = await asyncio.to_thread(
-                self._api.patch_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-                patch,
-                _request_timeout=REQUEST_TIMEOUT,
-                _content_type="application/merge-patch+json",
-            )
-        except API_ERRORS as exc:
-            raise map_api_error(exc, name) from None
-        return self._put(cast(dict[str, Any], body))
+        body = await merge_patch(
+            self._api.patch_namespaced_custom_object, self.namespace, name, patch
+        )
+        return self._put(body)

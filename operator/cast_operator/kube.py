@@ -8,13 +8,13 @@ from the expiry/resync loop and retention deletes go through this small client. 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol, cast
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from cast_core.model import GROUP, PLURAL, VERSION
-from cast_core.store_kube import API_ERRORS, map_api_error, read_body
+from cast_core.store_kube import API_ERRORS, map_api_error, merge_patch, read_body
 
 REQUEST_TIMEOUT = (5.0, 15.0)  # connect, read
 
@@ -45,21 +45,13 @@ class KubeLinkApi:
         self, name: str, status: dict[str, Any], *, resource_version: str
     ) -> dict[str, Any]:
         patch = {"metadata": {"resourceVersion": resource_version}, "status": status}
-        try:
-            body = await asyncio.to_thread(
-                self._api.patch_namespaced_custom_object_status,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                name,
-                patch,
-                _request_timeout=REQUEST_TIMEOUT,
-                _content_type="application/merge-patch+json",
-            )
-        except API_ERRORS as exc:
-            raise map_api_error(exc, name) from None
-        return cast(dict[str, Any], body)
+        return await merge_patch(
+            self._api.patch_namespaced_custom_object_status,
+            self.namespace,
+            name,
+            patch,
+            REQUEST_TIMEOUT,
+        )
 
     async def delete(self, name: str, *, uid: str) -> None:
         try:
