@@ -17,7 +17,7 @@ from starlette.routing import Match
 
 from cast_api.errors import ApiError, BodyInvalid, error_response, ok_false_response
 from cast_api.metrics import ApiMetrics
-from cast_api.middleware import BodyLimitMiddleware, MetricsMiddleware, UnexpectedErrorMiddleware
+from cast_api.middleware import MetricsMiddleware, RequestGuardMiddleware
 from cast_api.routes import cast, health
 from cast_api.service import CastService
 from cast_api.state import AppState
@@ -115,9 +115,8 @@ def create_app(
     app.include_router(cast.router)
     app.include_router(health.router)
     _install_error_handlers(app)
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    # Outside the body limit (which answers 413 itself), inside CORS so a 500 carries its headers.
-    app.add_middleware(UnexpectedErrorMiddleware)
+    # Inside CORS, so a 413 or 500 still carries the CORS headers.
+    app.add_middleware(RequestGuardMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origin_list(),

@@ -13,44 +13,17 @@ from cast_api.metrics import ApiMetrics
 log = logging.getLogger("cast_api")
 
 
-class UnexpectedErrorMiddleware:
-    """500 {"error": "Internal Server Error"} for anything unhandled, without re-raising.
-
-    Starlette's own error middleware re-raises after answering, and the server then logs the
-    exception with its message, which could carry request data such as a streaming key.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception as exc:
-            # Type and route template only: raw paths (stream-info) carry streaming keys.
-            route = getattr(scope.get("route"), "path", "unmatched")
-            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], route)
-            if not started:
-                await send_json(send, 500, {"error": "Internal Server Error"})
-
-
 class BodyTooLarge(Exception):
     pass
 
 
-class BodyLimitMiddleware:
-    """Answers 413 for bodies over the limit, by Content-Length or by counting a chunked body."""
+class RequestGuardMiddleware:
+    """Answers before the app could: 413 for bodies over the limit (by Content-Length, or by
+    counting a chunked body) and 500 {"error": "Internal Server Error"} for anything unhandled.
+
+    Unhandled errors are not re-raised: Starlette's own error middleware would, and the server
+    then logs the exception with its message, which could carry request data such as a key.
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -92,6 +65,12 @@ class BodyLimitMiddleware:
         except BodyTooLarge:
             if not started:
                 await _send_413(send, self.max_bytes)
+        except Exception as exc:
+            # Type and route template only: raw paths (stream-info) carry streaming keys.
+            route = getattr(scope.get("route"), "path", "unmatched")
+            log.error("unhandled %s on %s %s", type(exc).__name__, scope["method"], route)
+            if not started:
+                await send_json(send, 500, {"error": "Internal Server Error"})
 
 
 async def send_json(send: Send, status: int, payload: dict[str, str]) -> None:
